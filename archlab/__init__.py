@@ -1,0 +1,37 @@
+"""archlab: the toolkit the course notebooks import.
+
+    import archlab
+    pg = archlab.postgres()          # a real PostgreSQL server on 127.0.0.1, started once per kernel
+    r = archlab.redis().client()     # a real Redis server on a unix socket
+    orders = archlab.datasets.load("orders")
+
+Submodules load on first use so that `import archlab` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {"datasets", "engines", "explain", "widgets", "figures", "timing"}
+
+
+def postgres(**settings):
+    """The kernel's PostgreSQL server (see archlab.engines.postgres)."""
+    from .engines import postgres as _postgres
+
+    return _postgres(**settings)
+
+
+def redis(**config):
+    """The kernel's Redis server (see archlab.engines.redis)."""
+    from .engines import redis as _redis
+
+    return _redis(**config)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'archlab' has no attribute {name!r}")

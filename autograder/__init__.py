@@ -1,0 +1,1 @@
+"""Course tooling over nbgrader: build, check, release, collect, grade, feedback, export."""

@@ -1,0 +1,20 @@
+# nbgrader configuration for the course. Paths are relative: `autograder` runs nbgrader with
+# this folder as its working directory (instructors running nbgrader by hand: `cd course` first).
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "technical-architecture"
+c.CourseDirectory.root = "."
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+
+# The learner edition keeps signatures and docstrings; solution regions become this stub.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A cell that runs longer than this is stopped and its tests fail (notebooks run in under 30 s).
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
