@@ -16,7 +16,7 @@ import hashlib
 import io
 import json
 import os
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 SEED = 20260101
@@ -94,7 +94,8 @@ def generate(size: str = "small", seed: int = SEED) -> dict[str, list[tuple]]:
     o_cust = rng.choice(n_cust, n_orders, p=cust_p) + 1
     o_secs = np.sort(rng.integers(0, DAYS * 86400, n_orders))
     o_status = rng.choice(len(STATUSES), n_orders, p=STATUS_P)
-    orders = [(i + 1, int(c), _ts(s), STATUSES[st]) for i, (c, s, st) in enumerate(zip(o_cust, o_secs, o_status, strict=True))]
+    orders = [(i + 1, int(c), _ts(s), STATUSES[st])
+              for i, (c, s, st) in enumerate(zip(o_cust, o_secs, o_status, strict=True))]
 
     lines = rng.integers(1, 5, n_orders)               # 1-4 lines per order
     total = int(lines.sum())

@@ -62,7 +62,7 @@ def run_variants(source_py: Path, variants: list[tuple[str, str, str]], timeout:
     plan += [(f"solution:{gid}", gid, cells[gid].source) for gid in touched]
 
     n0 = len(nb.cells)
-    for k, (label, gid, src) in enumerate(plan):
+    for k, (_label, gid, src) in enumerate(plan):
         ex = known[gid]
         for role, text in (("answer", src), ("tests", cells[ex["tests"]].source),
                            ("hidden", cells[ex["hidden"]].source), ("restore", cells[gid].source)):

@@ -6,7 +6,8 @@ is filled in here, so every cell of the same role has the same metadata:
     # %% nbgrader={"grade_id": "week03-database-internals-ex02-bplus-tree", "solution": true}
     # %% nbgrader={"grade_id": "week03-database-internals-ex02-bplus-tree-tests", "grade": true, "points": 2}
     # %% nbgrader={"grade_id": "week03-database-internals-ex02-bplus-tree-hidden", "grade": true, "points": 4}
-    # %% [markdown] nbgrader={"grade_id": "week03-database-internals-ex06-tradeoff", "solution": true, "grade": true, "points": 3}
+    # %% [markdown] nbgrader={"grade_id": "week03-database-internals-ex06-tradeoff", "solution": true,
+    #                          "grade": true, "points": 3}      (one line in a real source)
 
 Problems are reported as `file:line: cell N (grade id): what is wrong`.
 """

@@ -18,3 +18,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A cell that runs longer than this is stopped and its tests fail (notebooks run in under 30 s).
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# Feedback never shows hidden tests: strip them (and the tracebacks that quote them) first.
+from autograder.feedback import HideHiddenTests  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

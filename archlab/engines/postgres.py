@@ -64,14 +64,15 @@ class PostgresServer:
         utils = _embedded()[1]
         try:
             utils.ensure_user_exists(_RUN_AS)
+            utils.ensure_prefix_permissions(self.root)
+            readable = stat.S_IRGRP | stat.S_IROTH
+            utils.ensure_folder_permissions(_bin(""), readable | stat.S_IXGRP | stat.S_IXOTH)
+            utils.ensure_folder_permissions(_bin("").parent / "lib", readable)
+            entry = pwd.getpwnam(_RUN_AS)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
         except Exception as e:
-            raise EngineError(f"PostgreSQL cannot run as root and creating the user {_RUN_AS!r} failed ({e}).") from e
-        utils.ensure_prefix_permissions(self.root)
-        readable = stat.S_IRGRP | stat.S_IROTH
-        utils.ensure_folder_permissions(_bin(""), readable | stat.S_IXGRP | stat.S_IXOTH)
-        utils.ensure_folder_permissions(_bin("").parent / "lib", readable)
-        entry = pwd.getpwnam(_RUN_AS)
-        os.chown(self.root, entry.pw_uid, entry.pw_gid)
+            raise EngineError(f"PostgreSQL refuses to run as root, and preparing the user {_RUN_AS!r} "
+                              f"to run it failed ({type(e).__name__}: {e}).") from e
         return _RUN_AS
 
     def _run(self, args: list[str], what: str, timeout: float = 30) -> None:

@@ -1,0 +1,47 @@
+# One command per job. Both do their own set-up on a fresh machine (.venv, pinned install).
+#   make lab    open JupyterLab on notebooks/
+#   make test   the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# JupyterLab refuses to run as root without this; learners and Binder are not root.
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: setup build check lab test bench lock datasets clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml binder/requirements.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is needed (set PYTHON=...); found %d.%d" % v)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r binder/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+build: setup           ## rebuild instructor editions and notebooks/ from course/source
+	$(BIN)/autograder build
+
+check: setup
+	$(BIN)/autograder check
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+bench: setup           ## notebook run times and widget figure times (figures for the notes)
+	$(BIN)/python tests/bench.py
+
+lock:                  ## re-resolve pyproject's ranges in a clean venv and pin the result
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check '.[dev]'
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^archlab-course' > binder/requirements.txt
+	rm -rf .lock-venv
+
+datasets: setup        ## regenerate the shipped datasets and their manifest
+	$(BIN)/python -m archlab.datasets --out datasets
+
+clean:
+	rm -rf $(VENV) course/release course/autograded course/feedback course/exports course/gradebook.db
