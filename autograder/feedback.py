@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 from .source import BEGIN_HIDDEN, END_HIDDEN
 
@@ -29,6 +30,8 @@ def strip_hidden(source: str) -> str:
 
 
 class HideHiddenTests(Preprocessor):
+    enabled = Bool(True)    # nbconvert skips preprocessors that are not enabled
+
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and BEGIN_HIDDEN in cell.source:
             cell.source = strip_hidden(cell.source)

@@ -10,6 +10,9 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
+# source/<id>/<id>.py holds solutions and hidden tests: it must never be copied into a release
+# (nbgrader copies every other file of the folder). Assignment code lives in archlab instead.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py"]
 
 # The learner edition keeps signatures and docstrings; solution regions become this stub.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
