@@ -25,8 +25,8 @@ build: setup           ## rebuild instructor editions and notebooks/ from course
 check: setup
 	$(BIN)/autograder check
 
-lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG)
+lab: setup            ## LAB_ARGS="--port=8899 --no-browser" passes options through
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15
