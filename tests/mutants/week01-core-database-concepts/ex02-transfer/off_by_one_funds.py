@@ -1,0 +1,17 @@
+# Mistake: refuses a transfer of exactly the whole balance (<= instead of <).
+# ruff: noqa: F821  (InsufficientFunds, psycopg and pd come from earlier cells of the notebook)
+def transfer(conn, src: int, dst: int, amount: int) -> int:
+    """Move `amount` cents from account `src` to account `dst` and record it in `transfers`."""
+    if not isinstance(amount, int) or amount <= 0 or src == dst:
+        raise ValueError("invalid transfer")
+    with conn.transaction():
+        balance = dict(conn.execute("SELECT id, balance FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                                    ([src, dst],)).fetchall())
+        if src not in balance or dst not in balance:
+            raise LookupError("no such account")
+        if balance[src] <= amount:
+            raise InsufficientFunds(f"account {src} cannot pay {amount}")
+        conn.execute("UPDATE accounts SET balance = balance - %s WHERE id = %s", (amount, src))
+        conn.execute("UPDATE accounts SET balance = balance + %s WHERE id = %s", (amount, dst))
+        return conn.execute("INSERT INTO transfers (src, dst, amount) VALUES (%s, %s, %s) RETURNING id",
+                            (src, dst, amount)).fetchone()[0]
