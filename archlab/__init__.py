@@ -14,7 +14,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"datasets", "engines", "explain", "widgets", "figures", "timing"}
+_SUBMODULES = {"datasets", "engines", "explain", "sessions", "widgets", "workloads"}
 
 
 def postgres(**settings):

@@ -178,14 +178,14 @@ def grade_submissions(course: Course, aid: str, students: list[str]) -> list[Gra
             results.append(GradeResult(s, False, message=(lines[-1] if lines else "nbgrader autograde failed")[-300:]))
         else:
             results.append(GradeResult(s, True))
-    scores = _scores(course, aid)
+    scores = gradebook_scores(course, aid)
     for r in results:
         if r.ok:
             r.score, r.max_score = scores.get(r.student, (None, None))
     return results
 
 
-def _scores(course: Course, aid: str) -> dict[str, tuple[float, float]]:
+def gradebook_scores(course: Course, aid: str) -> dict[str, tuple[float, float]]:
     from nbgrader.api import Gradebook, MissingEntry
 
     out = {}

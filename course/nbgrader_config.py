@@ -23,8 +23,9 @@ c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
 # Feedback never shows hidden tests: strip them (and the tracebacks that quote them) first.
-from autograder.feedback import HideHiddenTests  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from autograder.feedback import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]

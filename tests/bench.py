@@ -65,11 +65,11 @@ def bench_notebooks():
 
 def bench_widgets():
     """Every figure function over its control grid: the slowest call is what a learner waits for."""
-    from bench_widgets import CASES   # one list of (name, callable, grid) kept next to this file
+    from bench_widgets import CASES  # one list of (name, callable, grid) kept next to this file
 
     for name, fn, grid in CASES():
         fn(**grid[0])                  # warm-up (plotly's first figure builds its validators)
-        times = [timed(lambda kw=kw: fn(**kw))[0] for kw in grid]
+        times = [timed(lambda fn=fn, kw=kw: fn(**kw))[0] for kw in grid]
         print(f"figure {name}: {len(grid)} control values, median {statistics.median(times) * 1000:.1f} ms, "
               f"max {max(times) * 1000:.1f} ms")
 

@@ -22,4 +22,13 @@ def CASES():
            "WHERE o.status = 'paid' GROUP BY c.country")
     plans = [explain.postgres_plan(conn, sql), explain.duckdb_plan(d, sql, analyze=True), explain.sqlite_plan(s, sql)]
     cases = [("explain.plan_figure", explain.plan_figure, [{"plan": p} for p in plans])]
+
+    from test_workloads import QUERIES, SIZES, fake_timings  # the timings table shape the notebook measures
+
+    from archlab.workloads import latency_figure
+
+    timings = fake_timings()
+    grid = [{"timings": timings, "query": q, "rows": n, "log_scale": log}
+            for q in QUERIES for n in SIZES for log in (True, False)]
+    cases.append(("workloads.latency_figure", latency_figure, grid))
     return cases

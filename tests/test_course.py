@@ -71,3 +71,12 @@ def test_no_generated_files_are_tracked():
             nb = nbformat.read(REPO / f, as_version=4)
             assert not any(c.get("outputs") or c.get("execution_count") for c in nb.cells
                            if c.cell_type == "code"), f"{f} has outputs committed"
+
+
+def test_ruff_is_clean():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "."], cwd=REPO,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -2,5 +2,6 @@
 
 from .base import interactive_figure
 from .explain import explain_widget
+from .workloads import latency_widget
 
-__all__ = ["explain_widget", "interactive_figure"]
+__all__ = ["explain_widget", "interactive_figure", "latency_widget"]
