@@ -221,7 +221,7 @@ def load_into(con, size: str = "small", tables=TABLES) -> dict[str, int]:
 
     Existing tables of the same names are dropped first, so reruns give the same state.
     """
-    kind = _engine_of(con)
+    kind = engine_of(con)
     folder = path(size)
     counts = {}
     for table in reversed(TABLES):
@@ -248,7 +248,7 @@ def load_into(con, size: str = "small", tables=TABLES) -> dict[str, int]:
     return counts
 
 
-def _engine_of(con) -> str:
+def engine_of(con) -> str:
     mod = type(con).__module__
     if mod.startswith("psycopg"):
         return "postgres"

@@ -18,7 +18,7 @@ import time
 
 import plotly.graph_objects as go
 
-from .datasets import _engine_of
+from .datasets import engine_of
 
 SALES_DDL = """CREATE TABLE sales (
   id BIGINT PRIMARY KEY,
@@ -46,7 +46,7 @@ ENGINE_COLOURS = {"PostgreSQL": "#336791", "SQLite": "#7a9a01", "DuckDB": "#e6a7
 
 def create_sales(con) -> None:
     """(Re)create the empty `sales` table in a psycopg, DuckDB or sqlite3 connection."""
-    kind = _engine_of(con)
+    kind = engine_of(con)
     con.execute("DROP TABLE IF EXISTS sales")
     con.execute(SALES_DDL)
     if kind == "sqlite":
@@ -58,7 +58,7 @@ def grow_sales(con, start: int, stop: int) -> int:
 
     PostgreSQL also gets VACUUM ANALYZE (fresh statistics and visibility map), as a
     production table would after a bulk load."""
-    kind = _engine_of(con)
+    kind = engine_of(con)
     source, ts = _ROWS[kind]
     cols = ", ".join(c.format(i="i") for c in _COLUMNS)
     select = f"SELECT {cols}, {ts}, 'order note ' || i"

@@ -16,15 +16,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def timed(fn, repeat=1):
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def bench_import():
     code = "import time; t = time.perf_counter(); import archlab; print(time.perf_counter() - t)"
     runs = [float(subprocess.check_output([sys.executable, "-c", code])) for _ in range(5)]
@@ -67,9 +58,11 @@ def bench_widgets():
     """Every figure function over its control grid: the slowest call is what a learner waits for."""
     from bench_widgets import CASES  # one list of (name, callable, grid) kept next to this file
 
+    from archlab.workloads import time_runs
+
     for name, fn, grid in CASES():
         fn(**grid[0])                  # warm-up (plotly's first figure builds its validators)
-        times = [timed(lambda fn=fn, kw=kw: fn(**kw))[0] for kw in grid]
+        times = [time_runs(lambda fn=fn, kw=kw: fn(**kw), repeat=1, warmup=0)[0] for kw in grid]
         print(f"figure {name}: {len(grid)} control values, median {statistics.median(times) * 1000:.1f} ms, "
               f"max {max(times) * 1000:.1f} ms")
 
