@@ -116,3 +116,26 @@ def test_explain_widget_switch_and_engine(engines):
     engine.value = "sqlite"
     switch.value = True
     assert calls[-1] is True and "sqlite" in w.figure.layout.title.text and w.message.value == ""
+
+
+def test_explain_widget_draws_every_control_combination(engines):
+    import itertools
+
+    conn, d, s = engines
+    queries = {"by id": "SELECT * FROM events WHERE event_id = 1234",
+               "by customer": "SELECT * FROM events WHERE customer_id = 7",
+               "join": SQL}
+
+    def index(on):
+        for con in (conn, d, s):
+            con.execute("CREATE INDEX IF NOT EXISTS ev_c ON events (customer_id)" if on
+                        else "DROP INDEX IF EXISTS ev_c")
+
+    w = explain_widget(queries, {"PostgreSQL": lambda q: explain.postgres_plan(conn, q),
+                                 "DuckDB": lambda q: explain.duckdb_plan(d, q, analyze=True),
+                                 "SQLite": lambda q: explain.sqlite_plan(s, q)}, {"index": index})
+    query, engine, switch = w.children[0].children
+    for q, e, on in itertools.product(query.options, engine.options, (True, False)):
+        query.value, engine.value, switch.value = q, e, on
+        assert w.message.value == "", (q, e, on, w.message.value)
+        assert len(w.figure.data[1].x) >= 1
