@@ -91,3 +91,24 @@ def test_engines_stop_when_the_process_exits():
     assert not os.path.exists(f"/proc/{redis_pid}") or "zombie" in open(f"/proc/{redis_pid}/status").read().lower()
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert pgdata not in ps, "no postgres process left for that data directory"
+
+
+def test_postgres_moves_to_another_port_if_its_port_was_taken(monkeypatch):
+    import socket
+
+    from archlab.engines import base
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])
+    real = base.free_port
+    monkeypatch.setattr(pg_mod, "free_port", lambda: next(ports, None) or real())
+    try:
+        server = pg_mod.PostgresServer()
+        assert server.port != taken.getsockname()[1]
+        with server.connect() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        server.stop()
+    finally:
+        taken.close()

@@ -86,9 +86,17 @@ class PostgresServer:
             raise EngineError(f"PostgreSQL did not {what}: {detail[0]} (log: {self.log}).")
 
     def start(self) -> None:
-        opts = f"-h {self.host} -p {self.port} -k {self.root} " + " ".join(
-            f"-c {k}={v}" for k, v in self.settings.items())
-        self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-l", str(self.log), "-o", opts, "start"], "start")
+        for attempt in range(3):
+            opts = f"-h {self.host} -p {self.port} -k {self.root} " + " ".join(
+                f"-c {k}={v}" for k, v in self.settings.items())
+            try:
+                self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-l", str(self.log), "-o", opts, "start"], "start")
+                return
+            except EngineError:
+                # free_port() cannot reserve the port: another process may have taken it since.
+                if attempt == 2 or "already in use" not in self.log.read_text(errors="replace"):
+                    raise
+                self.port = free_port()
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server. mode="immediate" is a crash: no checkpoint, recovery replays the WAL."""
