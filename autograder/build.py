@@ -9,7 +9,7 @@ import nbformat
 
 from .course import Course, CourseError
 from .nbgrader_run import nbgrader
-from .source import _normalise, read_source, write_notebook
+from .source import normalise, read_source, write_notebook
 
 
 def lint(course: Course, ids: list[str]) -> dict:
@@ -41,13 +41,13 @@ def build(course: Course, ids: list[str] | None = None, learner: bool = True, ou
         nbgrader(course, "generate_assignment", aid, "--force")
         release = course.dir("release") / aid / f"{aid}.ipynb"
         nb = nbformat.read(release, as_version=4)
-        _normalise(nb)              # nbgrader's writer is not ours: fix ids, metadata and layout
+        normalise(nb)              # nbgrader's writer is not ours: fix ids, metadata and layout
         target = out / f"{aid}.ipynb"
         write_notebook(nb, target)
         written.append(str(target))
     for page in sorted(course.pages.glob("*.py")):
         nb = jupytext.read(page, fmt="py:percent")
-        _normalise(nb)
+        normalise(nb)
         target = out / f"{page.stem}.ipynb"
         write_notebook(nb, target)
         written.append(str(target))

@@ -57,20 +57,18 @@ def read_source(path: Path) -> tuple[nbformat.NotebookNode, list[Problem]]:
         nb = jupytext.reads(text, fmt="py:percent")
     except Exception as e:
         raise CourseError(f"{path}: jupytext cannot read it as py:percent: {e}") from e
+    source_lines = text.splitlines()
     lines = _marker_lines(text)
     problems: list[Problem] = []
-    offset = len(nb.cells) - len(lines)     # text before the first marker becomes a cell
-    if offset < 0:
-        offset = 0
+    offset = max(0, len(nb.cells) - len(lines))     # text before the first marker becomes a cell
 
     def line_of(i: int) -> int:
         return lines[i - offset] if 0 <= i - offset < len(lines) else 1
 
-    marker_text = {line_of(i): text.splitlines()[line_of(i) - 1] for i in range(len(nb.cells))}
     seen: dict[str, int] = {}
     for i, cell in enumerate(nb.cells):
         line = line_of(i)
-        marker = marker_text.get(line, "")
+        marker = source_lines[line - 1] if i >= offset else ""
         meta = cell.metadata.get("nbgrader")
         if meta is None and "nbgrader" in marker:
             problems.append(Problem(path, line, i, "", "the nbgrader metadata in this cell marker is not valid "
@@ -118,7 +116,7 @@ def read_source(path: Path) -> tuple[nbformat.NotebookNode, list[Problem]]:
                                             "the hidden region that fails on the unsolved stub (else nbgrader counts "
                                             "the emptied cell as passed)"))
     _check_exercises(path, nb, seen, line_of, problems)
-    _normalise(nb)
+    normalise(nb)
     return nb, problems
 
 
@@ -143,7 +141,7 @@ def _check_exercises(path, nb, seen, line_of, problems) -> None:
                                         "(\"grade\": true with points)"))
 
 
-def _normalise(nb) -> None:
+def normalise(nb) -> None:
     """Deterministic ids and metadata: the same source always gives the same bytes."""
     nb.metadata = {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     for i, cell in enumerate(nb.cells):
