@@ -1,6 +1,6 @@
 # One command per job. Both do their own set-up on a fresh machine (.venv, pinned install).
 #   make lab    open JupyterLab on notebooks/
-#   make test   the whole test suite (what CI runs)
+#   make test   the whole test suite (what CI runs, with make browser-test and make binder-rehearsal)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root without this; learners and Binder are not root.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: setup build check lab test bench lock datasets clean
+.PHONY: setup build check lab test browser-test chromium binder-rehearsal bench lock datasets clean
 
 setup: $(STAMP)
 
@@ -28,8 +28,24 @@ check: setup
 lab: setup            ## LAB_ARGS="--port=8899 --no-browser" passes options through
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
 
-test: setup
-	$(BIN)/python -m pytest -n 2 --durations=15
+test: setup            ## every test but the browser test; notebooks run offline (tests/offline.py)
+	$(BIN)/python -m pytest -n 2 --durations=15 -m "not browser"
+
+browser-test: setup chromium   ## JupyterLab in headless Chromium; screenshots in build/browser-screenshots/
+	rm -rf build/browser-screenshots
+	$(BIN)/python -m pytest -m browser tests/test_browser.py -s --durations=0
+
+chromium:              ## Debian's Chromium at /usr/bin/chromium (never a browser download of a test tool)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y chromium; \
+	  else \
+	    echo "make browser-test needs Debian's Chromium at /usr/bin/chromium: run 'sudo apt-get install -y chromium' first." >&2; exit 1; \
+	  fi; \
+	fi
+
+binder-rehearsal: setup   ## what repo2docker does with binder/, then every learner notebook in that JupyterLab
+	$(BIN)/python tests/binder_rehearsal.py
 
 bench: setup           ## notebook run times and widget figure times (figures for the notes)
 	$(BIN)/python tests/bench.py

@@ -132,7 +132,8 @@ def latency_figure(timings, query: str, rows: int, log_scale: bool = True) -> go
     axis = "log" if log_scale else "linear"
     fig.update_xaxes(title_text="rows in the table", type=axis, row=1, col=1)
     fig.update_yaxes(title_text="median latency (ms)", type=axis, row=1, col=1)
-    fig.update_yaxes(title_text="ms", rangemode="tozero", row=1, col=2)
+    fig.update_xaxes(title_text="engine", row=1, col=2)
+    fig.update_yaxes(title_text="median latency (ms)", rangemode="tozero", row=1, col=2)
     fig.update_layout(height=400, margin={"l": 60, "r": 20, "t": 70, "b": 50}, plot_bgcolor="white",
                       title=f"{query}: {at:,} rows", legend={"orientation": "h", "y": -0.18})
     return fig

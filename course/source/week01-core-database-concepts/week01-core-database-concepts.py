@@ -68,6 +68,7 @@ import psycopg
 
 import archlab
 from archlab import datasets, explain, workloads
+from archlab.progress import progress
 from archlab.widgets import latency_widget
 
 pg = archlab.postgres()
@@ -996,7 +997,7 @@ fig.add_trace(go.Scatter(x=read_times[stale], y=read_vals[stale], mode="markers"
                          marker={"color": "red", "size": 4}))
 fig.add_vline(x=converged_at, line_dash="dash", annotation_text="converged")
 fig.update_layout(title="An eventually consistent counter on three replicas", xaxis_title="time (s)",
-                  yaxis_title="counter value", height=380)
+                  yaxis_title="counter value (increments)", height=380)
 fig
 
 # %% [markdown]
@@ -1056,7 +1057,8 @@ print(f"write latency: BASE acknowledges at once; waiting for every replica take
 fig = go.Figure([go.Scatter(x=grid, y=vals_p[j], name=f"replica {j}", line={"shape": "hv"})
                  for j in range(N_REPLICAS)])
 fig.add_vrect(x0=part[0], x1=part[1], fillcolor="grey", opacity=0.15, annotation_text="replica 2 cut off")
-fig.update_layout(title="Partition and heal", xaxis_title="time (s)", yaxis_title="counter value", height=340)
+fig.update_layout(title="Partition and heal", xaxis_title="time (s)", yaxis_title="counter value (increments)",
+                  height=340)
 fig
 
 # %% [markdown]
@@ -1100,7 +1102,7 @@ for con in engines.values():
 rng = np.random.default_rng(2026)
 runs, answers, loaded = [], {}, 0
 t_start = time.perf_counter()
-for n in SIZES:
+for n in progress(SIZES, "table sizes measured"):     # a few seconds: the bar shows how far it got
     ids = rng.integers(0, n, 20)                       # the same 20 random ids for every engine
     for name, con in engines.items():
         workloads.grow_sales(con, loaded, n)
