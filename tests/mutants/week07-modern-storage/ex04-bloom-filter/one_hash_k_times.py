@@ -1,0 +1,28 @@
+# Uses h1 for all k positions (forgets the i * h2 term): k hash functions collapse into one.
+import hashlib
+
+
+class BloomFilter:
+    """m bits, k hash functions by double hashing: g_i(x) = (h1 + i * h2) mod m, i = 0..k-1.
+
+    h1 and h2 come from one hash: d = hashlib.blake2b(str(item).encode(), digest_size=16).digest();
+    h2 is never 0 mod m. Keep the bits in a bytearray or an int; m >= 2, k >= 1."""
+
+    def __init__(self, m: int, k: int):
+        if m < 2 or k < 1:
+            raise ValueError("need m >= 2 and k >= 1")
+        self.m, self.k = m, k
+        self.bits = bytearray(m)
+
+    def positions(self, item) -> list:
+        """The k bit positions of `item`, in order i = 0..k-1 (ints in range(m))."""
+        d = hashlib.blake2b(str(item).encode(), digest_size=16).digest()
+        h1 = int.from_bytes(d[:8], "big")
+        return [h1 % self.m for i in range(self.k)]
+
+    def add(self, item) -> None:
+        for p in self.positions(item):
+            self.bits[p] = 1
+
+    def __contains__(self, item) -> bool:
+        return all(self.bits[p] for p in self.positions(item))
