@@ -3,6 +3,7 @@
     import archlab
     pg = archlab.postgres()          # a real PostgreSQL server on 127.0.0.1, started once per kernel
     r = archlab.redis().client()     # a real Redis server on a unix socket
+    s3 = archlab.s3().client()       # a real S3 API (moto's server) on 127.0.0.1, via boto3
     orders = archlab.datasets.load("orders")
 
 Submodules load on first use so that `import archlab` stays fast.
@@ -14,7 +15,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"datasets", "engines", "explain", "sessions", "widgets", "workloads"}
+_SUBMODULES = {"bloom", "datasets", "engines", "exercises", "explain", "progress", "sessions",
+               "storage_costs", "widgets", "workloads"}
 
 
 def postgres(**settings):
@@ -29,6 +31,13 @@ def redis(**config):
     from .engines import redis as _redis
 
     return _redis(**config)
+
+
+def s3():
+    """The kernel's S3 server (see archlab.engines.s3)."""
+    from .engines import s3 as _s3
+
+    return _s3()
 
 
 def __getattr__(name: str):

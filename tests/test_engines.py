@@ -112,3 +112,15 @@ def test_postgres_moves_to_another_port_if_its_port_was_taken(monkeypatch):
         server.stop()
     finally:
         taken.close()
+
+
+def test_postgres_runs_its_own_programs_as_the_server_user():
+    pg = archlab.postgres()
+    assert pg.run_tool("pg_dump", "--version").startswith("pg_dump (PostgreSQL) 18")
+    (pg.root / "dumps").mkdir(exist_ok=True)
+    out = pg.own(pg.root / "dumps") / "all.sql"        # the server's user writes the dump
+    pg.run_tool("pg_dumpall", "-h", pg.host, "-p", pg.port, "-U", pg.user, "-f", out)
+    assert "PostgreSQL database cluster dump" in out.read_text()
+    with pytest.raises(EngineError) as e:
+        pg.run_tool("pg_dump", "--no-such-option")
+    assert str(e.value).startswith("PostgreSQL did not run pg_dump") and "\n" not in str(e.value)

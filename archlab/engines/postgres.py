@@ -75,15 +75,31 @@ class PostgresServer:
                               f"to run it failed ({type(e).__name__}: {e}).") from e
         return _RUN_AS
 
-    def _run(self, args: list[str], what: str, timeout: float = 30) -> None:
+    def _run(self, args: list[str], what: str, timeout: float = 30) -> str:
         try:
-            proc = subprocess.run([str(_bin(args[0])), *args[1:]], cwd=self.root, user=self._run_as,
+            proc = subprocess.run([str(_bin(args[0])), *map(str, args[1:])], cwd=self.root, user=self._run_as,
                                   capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as e:
             raise EngineError(f"PostgreSQL did not {what}: {e}; see {self.log}.") from e
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise EngineError(f"PostgreSQL did not {what}: {detail[0]} (log: {self.log}).")
+        return proc.stdout + proc.stderr
+
+    def run_tool(self, program: str, *args, timeout: float = 60) -> str:
+        """Run one of PostgreSQL's own programs (pg_dump, pg_basebackup, pg_ctl, ...) from this
+        server's installation, as the OS user that owns its files; returns what it printed."""
+        return self._run([program, *args], f"run {program}", timeout)
+
+    def own(self, path) -> Path:
+        """Hand a file or directory you created to the server's OS user (needed only when the
+        kernel runs as root, where the server runs as an unprivileged user); returns the path."""
+        path = Path(path)
+        if self._run_as:
+            import shutil
+
+            shutil.chown(path, self._run_as, self._run_as)
+        return path
 
     def start(self) -> None:
         for attempt in range(3):

@@ -1,7 +1,9 @@
 """Interactive widgets. Each is thin: its figure comes from a pure function elsewhere in archlab."""
 
 from .base import interactive_figure
+from .bloom import bloom_widget
 from .explain import explain_widget
+from .storage import tiering_widget
 from .workloads import latency_widget
 
-__all__ = ["explain_widget", "interactive_figure", "latency_widget"]
+__all__ = ["bloom_widget", "explain_widget", "interactive_figure", "latency_widget", "tiering_widget"]
