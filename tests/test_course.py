@@ -28,6 +28,11 @@ def test_start_page_maps_every_week_and_links_only_to_built_notebooks():
         assert week.id in page, f"the course map does not list {week.id}"
     for target in re.findall(r"\]\(([^)]+\.ipynb)\)", page):
         assert (REPO / "notebooks" / target).exists(), f"the start page links to missing notebooks/{target}"
+    for week in WEEKS:
+        built = (REPO / "notebooks" / f"{week.id}.ipynb").exists()
+        assert built == (f"]({week.id}.ipynb)" in page), (
+            f"{week.id}: the start page must link a notebook that exists and mark one that does not as coming")
+        assert built != (f"{week.id} *(coming)*" in page), f"{week.id}: 'coming' does not match notebooks/"
 
 
 def test_start_page_runs(tmp_path):

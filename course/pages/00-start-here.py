@@ -14,8 +14,8 @@
 # |---|---|---|
 # | [Core Database Concepts](week01-core-database-concepts.ipynb) | 1.1 Week 1-2 | SQL vs NoSQL, ACID, BASE, OLAP vs OLTP |
 # | [Database Internals](week03-database-internals.ipynb) | 1.1 Week 3-4 | B+ trees, isolation levels, WAL, read/write patterns |
-# | week05-data-management *(coming)* | 1.1 Week 5-6 | modeling, partitioning, retention, hot/cold storage |
-# | week07-modern-storage *(coming)* | 1.2 Week 7-8 | object storage, file systems, backup & restore, bloom filters |
+# | [Data Management](week05-data-management.ipynb) | 1.1 Week 5-6 | modeling, partitioning, retention, hot/cold storage |
+# | [Modern Storage](week07-modern-storage.ipynb) | 1.2 Week 7-8 | object storage, file systems, backup & restore, bloom filters |
 #
 # ### Phase 2: Distributed Systems Core
 # | notebook | guide | topics |
