@@ -54,7 +54,7 @@ def fp_figure(m: int, n: int, k: int, measured=None, k_max: int = 16) -> go.Figu
     m, n, k = int(m), int(n), int(k)
     if m <= 0 or n <= 0 or k <= 0:
         raise ValueError("m, n and k must be positive")
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,   # room for the right panel's axis title
                         subplot_titles=(f"m = {m:,} bits, n = {n:,} keys: vary k",
                                         f"m = {m:,} bits, k = {k}: vary n"))
     ks = list(range(1, max(k_max, k) + 1))
@@ -87,7 +87,7 @@ def fp_figure(m: int, n: int, k: int, measured=None, k_max: int = 16) -> go.Figu
     fig.update_xaxes(title_text="hash functions k (count)", row=1, col=1)
     fig.update_xaxes(title_text="keys inserted n (count)", row=1, col=2)
     for col in (1, 2):
-        fig.update_yaxes(title_text="false-positive rate (fraction of absent keys)", type="log",
+        fig.update_yaxes(title_text="false-positive rate (fraction)", type="log",
                          range=[math.log10(floor), 0.05], row=1, col=col)
     fig.update_layout(height=420, margin={"l": 70, "r": 20, "t": 80, "b": 60}, plot_bgcolor="white",
                       legend={"orientation": "h", "y": -0.2},
