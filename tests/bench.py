@@ -23,12 +23,14 @@ def bench_import():
 
 
 def bench_engines():
-    code = ("import time, archlab; t = time.perf_counter(); archlab.postgres(); a = time.perf_counter() - t;"
-            "t = time.perf_counter(); archlab.redis().client().ping(); print(a, time.perf_counter() - t)")
-    pg, rd = zip(*[map(float, subprocess.check_output([sys.executable, "-c", code]).split()) for _ in range(3)],
-                 strict=True)
-    print(f"PostgreSQL start: median {statistics.median(pg):.2f} s; Redis start: median {statistics.median(rd):.2f} s"
-          " (3 fresh interpreters)")
+    code = ("import time, archlab; out = []\n"
+            "for start in (lambda: archlab.postgres(), lambda: archlab.redis().client().ping(),"
+            " lambda: archlab.s3().client().list_buckets()):\n"
+            "    t = time.perf_counter(); start(); out.append(time.perf_counter() - t)\n"
+            "print(*out)")
+    runs = [list(map(float, subprocess.check_output([sys.executable, "-c", code]).split())) for _ in range(3)]
+    for name, times in zip(("PostgreSQL", "Redis", "S3 (moto)"), zip(*runs, strict=True), strict=True):
+        print(f"{name} start: median {statistics.median(times):.2f} s (3 fresh interpreters)")
 
 
 def bench_notebooks():
