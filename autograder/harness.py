@@ -89,9 +89,62 @@ def run_variants(source_py: Path, variants: list[tuple[str, str, str]], timeout:
     return results
 
 
+SOLUTION, SEPARATOR, MUTANT = "<<<<<<< solution", "=======", ">>>>>>> mutant"
+
+
+def apply_mutant(solution: str, text: str, name: str = "mutant") -> str:
+    """The answer cell's source with a mutant's changes applied.
+
+    A mutant file starts with comment lines saying what mistake it makes, then one or more blocks
+
+        <<<<<<< solution
+        lines exactly as they stand in the instructor's answer cell
+        =======
+        the same lines with the mistake
+        >>>>>>> mutant
+
+    Each solution block must occur exactly once in the answer: when the solution changes, a
+    mutant that no longer applies fails loudly instead of testing a stale copy."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("#"):
+        raise ValueError(f"{name}: the first line must be a comment saying what mistake the mutant makes")
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i] != SOLUTION:
+            if blocks and lines[i].strip() and not lines[i].startswith("#"):
+                raise ValueError(f"{name}, line {i + 1}: text outside a {SOLUTION} ... {MUTANT} block")
+            i += 1
+            continue
+        try:
+            mid = lines.index(SEPARATOR, i + 1)
+            end = lines.index(MUTANT, mid + 1)
+        except ValueError:
+            raise ValueError(f"{name}, line {i + 1}: a block needs {SEPARATOR} and {MUTANT}") from None
+        blocks.append(("\n".join(lines[i + 1:mid]), "\n".join(lines[mid + 1:end])))
+        i = end + 1
+    if not blocks:
+        raise ValueError(f"{name}: no {SOLUTION} ... {MUTANT} block")
+    source = solution
+    for old, new in blocks:
+        found = source.count(old)
+        if found != 1:
+            first = old.splitlines()[0] if old else ""
+            raise ValueError(f"{name}: its solution block starting {first.strip()!r} occurs {found} times in the "
+                             "answer cell (it must occur once: update the mutant to the current solution)")
+        source = source.replace(old, new)
+    return source
+
+
 def mutants(repo: Path, aid: str) -> list[tuple[str, str, str]]:
-    """Realistic wrong implementations kept under tests/mutants/<aid>/<exNN-slug>/<name>.py."""
+    """Realistic wrong implementations: tests/mutants/<aid>/<exNN-slug>/<name>.mutant, each
+    applied to the instructor's answer cell of that exercise (see apply_mutant)."""
+    nb, _ = read_source(repo / "course" / "source" / aid / f"{aid}.py")
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if "nbgrader" in c.metadata}
     out = []
-    for path in sorted((repo / "tests" / "mutants" / aid).glob("ex*/*.py")):
-        out.append((f"{path.parent.name}/{path.stem}", f"{aid}-{path.parent.name}", path.read_text()))
+    for path in sorted((repo / "tests" / "mutants" / aid).glob("ex*/*.mutant")):
+        gid = f"{aid}-{path.parent.name}"
+        if gid not in answers:
+            raise ValueError(f"{path}: {aid} has no answer cell {gid!r}")
+        name = f"{path.parent.name}/{path.stem}"
+        out.append((name, gid, apply_mutant(answers[gid], path.read_text(), str(path))))
     return out

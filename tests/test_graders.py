@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from autograder.course import find_course
-from autograder.harness import mutants, run_variants
+from autograder.harness import apply_mutant, mutants, run_variants
 from autograder.source import exercises, read_source
 
 COURSE = find_course()
@@ -35,3 +35,22 @@ def test_hidden_tests_reject_every_mutant_and_pass_the_solution(aid):
         elif r.hidden.passed:
             failures.append(f"{r.label}: a wrong implementation passes the hidden tests of {r.grade_id}")
     assert not failures, "\n".join(failures)
+
+
+SOLUTION = "def f(x):\n    return x + 1\n"
+
+
+def test_a_mutant_is_the_solution_with_its_blocks_replaced():
+    text = "# adds 2\n<<<<<<< solution\n    return x + 1\n=======\n    return x + 2\n>>>>>>> mutant\n"
+    assert apply_mutant(SOLUTION, text) == "def f(x):\n    return x + 2\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<<<<<<< solution\n    return x + 1\n=======\n    return 0\n>>>>>>> mutant\n", "first line must be a comment"),
+    ("# stale\n<<<<<<< solution\n    return x - 1\n=======\n    return 0\n>>>>>>> mutant\n", "occurs 0 times"),
+    ("# no end\n<<<<<<< solution\n    return x + 1\n=======\n    return 0\n", "needs ======= and >>>>>>> mutant"),
+    ("# nothing\n", "no <<<<<<< solution"),
+])
+def test_a_mutant_that_does_not_apply_fails_loudly(text, message):
+    with pytest.raises(ValueError, match=message):
+        apply_mutant(SOLUTION, text, "m.mutant")
