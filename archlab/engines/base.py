@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 
@@ -20,11 +21,14 @@ _instances: dict[str, object] = {}
 
 
 def singleton(name: str, factory):
-    """Return the running instance called `name`, creating it with `factory()` on first use."""
+    """Return the instance called `name`, creating it with `factory()` on first use and
+    recording how long that took as its `startup_seconds`."""
     with _lock:
         inst = _instances.get(name)
         if inst is None:
+            t0 = time.perf_counter()
             inst = factory()
+            inst.startup_seconds = time.perf_counter() - t0
             _instances[name] = inst
         return inst
 

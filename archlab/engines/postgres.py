@@ -12,11 +12,10 @@ import atexit
 import os
 import stat
 import subprocess
-import time
 import warnings
 from pathlib import Path
 
-from .base import EngineError, forget, free_port, singleton, temp_dir
+from .base import EngineError, free_port, singleton, temp_dir
 
 _RUN_AS = "embedded_postgres"
 
@@ -165,23 +164,8 @@ def postgres(**settings: str) -> PostgresServer:
 
     Keyword arguments are server settings (`-c name=value`) applied when it first starts.
     """
-    def start():
-        t0 = time.perf_counter()
-        server = PostgresServer({k: str(v) for k, v in settings.items()})
-        server.startup_seconds = time.perf_counter() - t0
-        return server
-
-    server = singleton("postgres", start)
+    server = singleton("postgres", lambda: PostgresServer({k: str(v) for k, v in settings.items()}))
     if not server.running:  # stopped by hand: bring it back rather than hand out a dead server
         server.start()
     return server
 
-
-def reset() -> None:
-    """Stop the kernel's server so that the next `postgres()` starts a fresh one (tests use this)."""
-    from .base import _instances
-
-    server = _instances.get("postgres")
-    if server is not None:
-        server.stop()
-        forget("postgres")

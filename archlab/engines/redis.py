@@ -8,9 +8,8 @@ eviction (maxmemory, allkeys-lru / allkeys-lfu) are why this is Redis and not fa
 from __future__ import annotations
 
 import atexit
-import time
 
-from .base import EngineError, forget, singleton, temp_dir
+from .base import EngineError, singleton, temp_dir
 
 
 class RedisServer:
@@ -57,19 +56,5 @@ def redis(**config: str) -> RedisServer:
 
     Keyword arguments are server settings applied at the first start (use `configure` later).
     """
-    def start():
-        t0 = time.perf_counter()
-        server = RedisServer({k.replace("_", "-"): str(v) for k, v in config.items()})
-        server.startup_seconds = time.perf_counter() - t0
-        return server
+    return singleton("redis", lambda: RedisServer({k.replace("_", "-"): str(v) for k, v in config.items()}))
 
-    return singleton("redis", start)
-
-
-def reset() -> None:
-    from .base import _instances
-
-    server = _instances.get("redis")
-    if server is not None:
-        server.stop()
-        forget("redis")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import time
 
 from .base import EngineError, forget, singleton, temp_dir
 
@@ -116,24 +115,9 @@ class S3Server:
 def s3() -> S3Server:
     """The kernel's S3 server, started on first call (well under a second after moto is imported)
     and reused after. `.endpoint_url` is its address, `.client()` a boto3 client for it."""
-    def start():
-        t0 = time.perf_counter()
-        server = S3Server()
-        server.startup_seconds = time.perf_counter() - t0
-        return server
-
-    server = singleton("s3", start)
+    server = singleton("s3", S3Server)
     if not server.running:  # stopped by hand: hand out a fresh server rather than a dead one
         forget("s3")
-        server = singleton("s3", start)
+        server = singleton("s3", S3Server)
     return server
 
-
-def reset() -> None:
-    """Stop the kernel's server so that the next `s3()` starts a fresh one (tests use this)."""
-    from .base import _instances
-
-    server = _instances.get("s3")
-    if server is not None:
-        server.stop()
-        forget("s3")
