@@ -56,6 +56,61 @@ def bench_notebooks():
     print(f"all notebooks: {total:.1f} s")
 
 
+def bench_simulator():
+    """The Raft-sized scenario of tests/sim_election.py (5 nodes, 3000 simulated ms, a partition,
+    a crash), with and without an invariant checked after every event, and the checker on a
+    simulated register history."""
+    import random
+
+    from sim_election import one_leader_per_term, scenario
+
+    from archlab.linearizability import UNKNOWN, Op, check
+
+    times, events, sent = [], [], []
+    for seed in range(20):
+        t0 = time.perf_counter()
+        sim = scenario(seed)
+        times.append(time.perf_counter() - t0)
+        events.append(len(sim.trace))
+        sent.append(sim.stats["sent"])
+    print(f"simulator, 5 nodes x 3000 ms: median {statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f}"
+          f" ms over 20 seeds ({statistics.median(sent):.0f} messages, {statistics.median(events):.0f} trace events)")
+    from sim_election import Elector
+
+    from archlab.sim import Simulator
+
+    t0 = time.perf_counter()
+    sim = Simulator([f"n{i}" for i in range(1, 6)], Elector, seed=0, latency=(2, 30), loss=0.05)
+    sim.invariant(one_leader_per_term)
+    sim.run(until=3000)
+    print(f"  same with an invariant after every event: {(time.perf_counter() - t0) * 1000:.1f} ms")
+
+    rng = random.Random(0)
+    for n_ops in (50, 200, 1000):
+        ops, state, t = [], None, 0.0
+        for i in range(n_ops):              # a real register: each op takes effect inside its interval
+            call = t + rng.uniform(0, 2)
+            effect = call + rng.uniform(0, 3)
+            ret = effect + rng.uniform(0, 3)
+            t = call + rng.uniform(0, 1)
+            if rng.random() < 0.5:
+                state = i
+                ops.append((effect, Op(f"p{i % 5}", "write", i, call, ret, None, "ok")))
+            else:
+                ops.append((effect, Op(f"p{i % 5}", "read", None, call, ret, UNKNOWN, "ok")))
+        ops.sort(key=lambda x: x[0])
+        state = None
+        for _, op in ops:
+            if op.f == "write":
+                state = op.value
+            else:
+                op.output = state
+        t0 = time.perf_counter()
+        ok = check([op for _, op in ops], "register")
+        print(f"linearizability check, {n_ops} overlapping register ops: {(time.perf_counter() - t0) * 1000:.1f} ms "
+              f"({'linearizable' if ok else 'NOT linearizable'})")
+
+
 def bench_widgets():
     """Every figure function over its control grid: the slowest call is what a learner waits for."""
     from bench_widgets import CASES  # one list of (name, callable, grid) kept next to this file
@@ -73,5 +128,6 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
     bench_import()
     bench_engines()
+    bench_simulator()
     bench_widgets()
     bench_notebooks()

@@ -46,6 +46,15 @@ def CASES():
     grid = [{"m": m, "n": n, "k": k, "measured": measured} for m in (1024, 16384, 1 << 20) for n in (100, 2000, 100_000)
             for k in (1, 6, 16)]
     cases.append(("bloom.fp_figure", fp_figure, grid))
+
+    from sim_election import scenario
+
+    from archlab.timeline import timeline_figure
+
+    sim = scenario(1)
+    grid = [{"trace": sim.trace, "ids": sim.ids, "start": s, "width": w, "messages": m}
+            for s in (0, 1000, 2900) for w in (None, 100, 3000) for m in (True, False)]
+    cases.append(("timeline.timeline_figure", timeline_figure, grid))
     return cases
 
 
