@@ -55,6 +55,15 @@ def CASES():
     grid = [{"trace": sim.trace, "ids": sim.ids, "start": s, "width": w, "messages": m}
             for s in (0, 1000, 2900) for w in (None, 100, 3000) for m in (True, False)]
     cases.append(("timeline.timeline_figure", timeline_figure, grid))
+
+    from test_ratelimit import LIMITERS
+
+    from archlab.ratelimit import bursty_arrivals, limit_figure
+
+    arrivals = bursty_arrivals()
+    grid = [{"arrivals": arrivals, "algorithm": a, "rate": r, "burst": b, "window": w, "limiters": LIMITERS}
+            for a in LIMITERS for r in (0.5, 30) for b in (1, 50) for w in (0.25, 10)]
+    cases.append(("ratelimit.limit_figure", limit_figure, grid))
     return cases
 
 
