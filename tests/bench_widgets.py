@@ -64,6 +64,16 @@ def CASES():
     grid = [{"arrivals": arrivals, "algorithm": a, "rate": r, "burst": b, "window": w, "limiters": LIMITERS}
             for a in LIMITERS for r in (0.5, 30) for b in (1, 50) for w in (0.25, 10)]
     cases.append(("ratelimit.limit_figure", limit_figure, grid))
+
+    from test_serialization import AVRO, DDIA_PROTO
+
+    from archlab import rpc
+    from archlab.serialization import payload_figure
+
+    person = rpc.compile_proto(DDIA_PROTO, "ddia")[0].Person
+    grid = [{"records": n, "name_len": nl, "digits": d, "interests": i, "person_cls": person, "avro_schema": AVRO}
+            for n in (1, 100, 1000) for nl in (0, 64) for d in (0, 18) for i in (0, 10)]
+    cases.append(("serialization.payload_figure", payload_figure, grid))
     return cases
 
 

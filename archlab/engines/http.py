@@ -32,8 +32,6 @@ class HttpService:
                               f"start_response), not {type(app).__name__}.")
 
         class QuietHandler(WSGIRequestHandler):
-            protocol_version = "HTTP/1.1"      # keep-alive, as real clients and load balancers expect
-
             def log_request(self, *args, **kwargs):   # no access-log line per request in the notebook
                 pass
 

@@ -29,7 +29,7 @@
 # ### Phase 3: Communication & Integration
 # | notebook | guide | topics |
 # |---|---|---|
-# | week19-api-fundamentals *(coming)* | 3.1 Week 19-20 | REST vs gRPC, versioning, protobuf, serialization |
+# | [API Fundamentals](week19-api-fundamentals.ipynb) | 3.1 Week 19-20 | REST vs gRPC, versioning, protobuf, serialization |
 # | [API Infrastructure](week21-api-infrastructure.ipynb) | 3.1 Week 21-22 | API gateway, rate limiting, throttling |
 # | [API Security](week23-api-security.ipynb) | 3.1 Week 23 | JWT, OAuth, CORS, injection |
 # | week24-messaging-patterns *(coming)* | 3.2 Week 24 | queues, pub/sub, dead letters, fan-out/fan-in |
