@@ -18,7 +18,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"bloom", "datasets", "engines", "exercises", "explain", "linearizability", "progress", "ratelimit",
-               "rpc", "serialization", "sessions", "sim", "storage_costs", "timeline", "widgets", "workloads"}
+               "realtime", "rpc", "serialization", "sessions", "sim", "storage_costs", "timeline", "widgets",
+               "workloads"}
 
 
 def postgres(**settings):

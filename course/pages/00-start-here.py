@@ -23,7 +23,7 @@
 # | week09-scaling-fundamentals *(coming)* | 2.1 Week 9-10 | load balancing, caching, Redis, CDN |
 # | week11-data-distribution *(coming)* | 2.1 Week 11-12 | sharding, consistent hashing, replication |
 # | week13-distributed-theory *(coming)* | 2.2 Week 13-14 | CAP, consistency models, eventual consistency, distributed transactions |
-# | week15-consensus-and-fault-tolerance *(coming)* | 2.2 Week 15-16 | Raft, PBFT, failure detection, split brain |
+# | [Consensus and Fault Tolerance](week15-consensus-and-fault-tolerance.ipynb) | 2.2 Week 15-16 | Raft, PBFT, failure detection, split brain |
 # | week17-service-architecture *(coming)* | 2.3 Week 17-18 | monolith vs microservices, service discovery, database scaling |
 #
 # ### Phase 3: Communication & Integration
@@ -33,7 +33,7 @@
 # | [API Infrastructure](week21-api-infrastructure.ipynb) | 3.1 Week 21-22 | API gateway, rate limiting, throttling |
 # | [API Security](week23-api-security.ipynb) | 3.1 Week 23 | JWT, OAuth, CORS, injection |
 # | week24-messaging-patterns *(coming)* | 3.2 Week 24 | queues, pub/sub, dead letters, fan-out/fan-in |
-# | week25-realtime-and-streaming *(coming)* | 3.2 Week 25-26 | WebSockets, long polling, service mesh, queueing |
+# | [Advanced Communication](week25-realtime-and-streaming.ipynb) | 3.2 Week 25-26 | WebSockets, long polling, service mesh, queueing |
 #
 # ### Phase 4: Production & Reliability
 # | notebook | guide | topics |
