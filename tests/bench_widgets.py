@@ -74,6 +74,20 @@ def CASES():
     grid = [{"records": n, "name_len": nl, "digits": d, "interests": i, "person_cls": person, "avro_schema": AVRO}
             for n in (1, 100, 1000) for nl in (0, 64) for d in (0, 18) for i in (0, 10)]
     cases.append(("serialization.payload_figure", payload_figure, grid))
+
+    from archlab.caching import hit_curve_figure, hit_curve_table
+
+    table = hit_curve_table(alphas=(0.6, 1.2), sizes=(10, 100, 800), n_objects=1000, n_requests=3000)
+    grid = [{"alpha": a, "cache_size": c, "policies": p, "table": table, "n_objects": 1000}
+            for a in (0.0, 0.6, 1.2, 5.0) for c in (1, 100, 10_000)
+            for p in ((), ("OPT",), tuple(sorted(set(table["policy"]))))]
+    cases.append(("caching.hit_curve_figure", hit_curve_figure, grid))
+
+    from archlab.messaging import fanout_figure
+
+    grid = [{"n": n, "p_slow": p, "hedge_ms": d} for n in (1, 100, 1000) for p in (0.0, 0.01, 0.1)
+            for d in (0.0, 21.0, 200.0)]
+    cases.append(("messaging.fanout_figure", fanout_figure, grid))
     return cases
 
 

@@ -20,7 +20,7 @@
 # ### Phase 2: Distributed Systems Core
 # | notebook | guide | topics |
 # |---|---|---|
-# | week09-scaling-fundamentals *(coming)* | 2.1 Week 9-10 | load balancing, caching, Redis, CDN |
+# | [Basic Scaling Concepts](week09-scaling-fundamentals.ipynb) | 2.1 Week 9-10 | load balancing, caching, Redis, CDN |
 # | week11-data-distribution *(coming)* | 2.1 Week 11-12 | sharding, consistent hashing, replication |
 # | week13-distributed-theory *(coming)* | 2.2 Week 13-14 | CAP, consistency models, eventual consistency, distributed transactions |
 # | [Consensus and Fault Tolerance](week15-consensus-and-fault-tolerance.ipynb) | 2.2 Week 15-16 | Raft, PBFT, failure detection, split brain |
@@ -32,7 +32,7 @@
 # | [API Fundamentals](week19-api-fundamentals.ipynb) | 3.1 Week 19-20 | REST vs gRPC, versioning, protobuf, serialization |
 # | [API Infrastructure](week21-api-infrastructure.ipynb) | 3.1 Week 21-22 | API gateway, rate limiting, throttling |
 # | [API Security](week23-api-security.ipynb) | 3.1 Week 23 | JWT, OAuth, CORS, injection |
-# | week24-messaging-patterns *(coming)* | 3.2 Week 24 | queues, pub/sub, dead letters, fan-out/fan-in |
+# | [Messaging Patterns](week24-messaging-patterns.ipynb) | 3.2 Week 24 | queues, pub/sub, dead letters, fan-out/fan-in |
 # | [Advanced Communication](week25-realtime-and-streaming.ipynb) | 3.2 Week 25-26 | WebSockets, long polling, service mesh, queueing |
 #
 # ### Phase 4: Production & Reliability
