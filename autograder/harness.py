@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from .kernel import KERNEL_ARGUMENTS
 from .source import exercises, read_source
 
 _MARK = "archlab-harness"
@@ -70,7 +71,7 @@ def run_variants(source_py: Path, variants: list[tuple[str, str, str]], timeout:
             cell.metadata[_MARK] = {"k": k, "role": role}
             nb.cells.append(cell)
     client = NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
-                            resources={"metadata": {"path": str(source_py.parent)}})
+                            extra_arguments=KERNEL_ARGUMENTS, resources={"metadata": {"path": str(source_py.parent)}})
     client.execute()
     by_role = {}
     for cell in nb.cells[n0:]:
