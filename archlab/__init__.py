@@ -17,9 +17,9 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"bloom", "caching", "datasets", "engines", "exercises", "explain", "linearizability", "messaging",
-               "progress", "ratelimit", "realtime", "rpc", "serialization", "sessions", "sim", "storage_costs",
-               "timeline", "widgets", "workloads"}
+_SUBMODULES = {"architecture", "bloom", "caching", "datasets", "engines", "exercises", "explain", "hashing",
+               "linearizability", "messaging", "progress", "ratelimit", "realtime", "rpc", "serialization",
+               "sessions", "sim", "storage_costs", "timeline", "widgets", "workloads"}
 
 
 def postgres(**settings):

@@ -88,6 +88,21 @@ def CASES():
     grid = [{"n": n, "p_slow": p, "hedge_ms": d} for n in (1, 100, 1000) for p in (0.0, 0.01, 0.1)
             for d in (0.0, 21.0, 200.0)]
     cases.append(("messaging.fanout_figure", fanout_figure, grid))
+
+    from archlab.architecture import chain_figure
+
+    grid = [{"hops": h, "fanout": f, "availability": a, "median_ms": m, "sigma": s, "percentile": p}
+            for h in (1, 20) for f in (1, 100) for a in (0.9, 1.0) for m in (0.1, 100.0)
+            for s in (0.0, 2.0) for p in (50.0, 99.9)]
+    cases.append(("architecture.chain_figure", chain_figure, grid))
+
+    from test_hashing import NODES, VNODES, make_rings
+
+    from archlab.hashing import ring_figure
+
+    rings = make_rings()
+    grid = [{"rings": rings, "nodes": n, "vnodes": v} for n in NODES for v in VNODES]
+    cases.append(("hashing.ring_figure", ring_figure, grid))
     return cases
 
 

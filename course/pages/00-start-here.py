@@ -21,10 +21,10 @@
 # | notebook | guide | topics |
 # |---|---|---|
 # | [Basic Scaling Concepts](week09-scaling-fundamentals.ipynb) | 2.1 Week 9-10 | load balancing, caching, Redis, CDN |
-# | week11-data-distribution *(coming)* | 2.1 Week 11-12 | sharding, consistent hashing, replication |
-# | week13-distributed-theory *(coming)* | 2.2 Week 13-14 | CAP, consistency models, eventual consistency, distributed transactions |
+# | [Data Distribution](week11-data-distribution.ipynb) | 2.1 Week 11-12 | sharding, consistent hashing, replication |
+# | [Theoretical Foundations](week13-distributed-theory.ipynb) | 2.2 Week 13-14 | CAP, consistency models, eventual consistency, distributed transactions |
 # | [Consensus and Fault Tolerance](week15-consensus-and-fault-tolerance.ipynb) | 2.2 Week 15-16 | Raft, PBFT, failure detection, split brain |
-# | week17-service-architecture *(coming)* | 2.3 Week 17-18 | monolith vs microservices, service discovery, database scaling |
+# | [Service Architecture](week17-service-architecture.ipynb) | 2.3 Week 17-18 | monolith vs microservices, service discovery, database scaling |
 #
 # ### Phase 3: Communication & Integration
 # | notebook | guide | topics |
