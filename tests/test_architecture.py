@@ -5,7 +5,6 @@ control value the widget allows (pure, deterministic, < 100 ms)."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -62,19 +61,13 @@ def _controls():
 
 def test_figure_for_every_kind_of_control_value():
     ar.chain_figure()                                               # warm up plotly
-    took = []
     for hops, fanout, availability, median, sigma, p in _controls():
-        t0 = time.perf_counter()
         fig = ar.chain_figure(hops, fanout, availability, median, sigma, p)
-        took.append(time.perf_counter() - t0)
         assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
         assert fig.layout.xaxis2.title.text and fig.layout.yaxis2.title.text
         left = fig.data[0].y
         assert left[hops - 1] == pytest.approx(100 * availability ** (hops * fanout))
         assert all(np.isfinite(t.y).all() for t in fig.data)
-    took.sort()
-    # budget 100 ms per figure (about 35 ms on an idle 2-core machine); slack for a loaded CI
-    assert took[len(took) // 2] < 0.3 and took[-1] < 1.0, f"median {took[len(took) // 2] * 1000:.0f} ms"
 
 
 def test_tail_at_scale_in_the_title():

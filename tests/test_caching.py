@@ -1,13 +1,12 @@
 """archlab.caching: the policy simulators against textbook reference strings and against the
 optimum, Che's approximation against its closed forms and an exact LRU, and the hit-curve
-figure and widget for every control value (pure, < 100 ms)."""
+figure and widget for every control value (pure; its speed is measured by `make bench`)."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import random
-import time
 from collections import OrderedDict
 
 import numpy as np
@@ -155,10 +154,7 @@ SELECTIONS = [(), ("OPT",), ("FIFO", "LRU (Che approx.)"), tuple(caching.POLICIE
 @pytest.mark.parametrize("alpha, cache_size", list(itertools.product((0.6, 1.0, 0.0, 3.0), (5, 20, 80, 1, 10_000))))
 def test_figure_for_control_values(table, alpha, cache_size):
     for policies in SELECTIONS:
-        t0 = time.perf_counter()
         fig = caching.hit_curve_figure(alpha, cache_size, policies, table, n_objects=200)
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 0.1 * 5, (policies, elapsed)            # budget 100 ms; slack for a loaded machine
         shown = [p for p in policies if p in set(table["policy"])]
         lines = [tr for tr in fig.data if tr.type == "scatter"]
         bars = [tr for tr in fig.data if tr.type == "bar"]

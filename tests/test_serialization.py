@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import fastavro
 import msgpack
@@ -77,17 +76,12 @@ def test_sizes_behave_as_the_formats_predict(person):
     assert one["JSON"][1] > one["JSON"][0], "gzip's own header costs more than it saves on one record"
 
 
-def test_figure_is_fast_and_labelled_for_every_corner(person):
+def test_figure_is_labelled_for_every_corner(person):
     serialization.payload_figure(1, 6, 4, 2, person_cls=person, avro_schema=AVRO)      # imports, first figure
-    worst = 0.0
     for n, name, digits, interests in itertools.product((1, 1000), (0, 64), (0, 18), (0, 10)):
-        t0 = time.perf_counter()
         fig = serialization.payload_figure(n, name, digits, interests, person_cls=person, avro_schema=AVRO)
-        worst = max(worst, time.perf_counter() - t0)
         assert len(fig.data) == 2 and len(fig.data[0].x) == len(serialization.FORMATS)
         assert fig.layout.xaxis.title.text and "(B)" in fig.layout.yaxis.title.text
-    # the budget is 100 ms (tests/bench.py measures it); 3x here for a loaded test machine
-    assert worst < 0.1 * 3, f"slowest figure took {worst * 1000:.0f} ms"
 
 
 def test_widget_redraws_for_every_records_value(person):

@@ -1,11 +1,10 @@
 """archlab.storage_costs: the cost model against hand-computed bills, the lifecycle optimiser
-against brute force, and the tiering figure for many control values (pure, < 100 ms)."""
+against brute force, and the tiering figure for many control values (pure; `make bench` measures its speed)."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import pytest
 
@@ -77,11 +76,8 @@ def _figures():
 
 
 def test_figure_for_many_control_values():
-    slowest = 0.0
     for size, months, reads0, half_life, min_duration, fees in _figures():
-        t0 = time.perf_counter()
         fig = sc.tiering_figure(size, months, reads0, half_life, min_duration, fees)
-        slowest = max(slowest, time.perf_counter() - t0)
         best = sc.cheapest_lifecycle(sc.TIERS, size, months, reads0, half_life, min_duration, fees)
         monthly = [sum(tr.y[m] for tr in fig.data[:-1]) for m in range(months)]
         assert monthly == pytest.approx(best.monthly)
@@ -90,14 +86,7 @@ def test_figure_for_many_control_values():
         assert best.total <= min(totals[:-1]) + 1e-9                  # never worse than one tier
         assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
         assert fig.layout.xaxis2.title.text and fig.layout.yaxis2.title.text
-    assert slowest < 0.5, f"slowest figure took {slowest * 1000:.0f} ms (budget 100 ms; slack for a loaded CI)"
 
-
-def test_figure_is_fast():
-    sc.tiering_figure()
-    t0 = time.perf_counter()
-    sc.tiering_figure(size_gb=5000, months=120, reads0=3, half_life=6)
-    assert time.perf_counter() - t0 < 0.1 * 3
 
 
 def test_widget_redraws():
