@@ -231,9 +231,11 @@ def _change_one_control(page, out_sel) -> str:
     box = page.locator(out_sel)
     slider = box.locator(".widget-slider .noUi-handle")
     if slider.count():
-        slider.first.focus()
-        page.keyboard.press("ArrowLeft")
-        page.keyboard.press("ArrowLeft")
+        handle = slider.first
+        at_min = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemin")
+        handle.focus()                          # a slider at its minimum can only move right
+        for _ in range(2):
+            page.keyboard.press("ArrowRight" if at_min else "ArrowLeft")
         return "slider"
     select = box.locator(".widget-dropdown select")
     if select.count():
